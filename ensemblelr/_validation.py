@@ -21,6 +21,21 @@ ENSEMBLE_CONVENTION = (
 )
 
 
+def input_ndim(X) -> int:
+    """Number of dimensions of array-like ``X`` without dispatching numpy functions on it.
+
+    ``np.ndim`` goes through ``__array_function__``, which array-likes may refuse;
+    an unconvertible (e.g. ragged) input reports 2 and fails later with a clear error.
+    """
+    ndim = getattr(X, "ndim", None)
+    if isinstance(ndim, int):
+        return ndim
+    try:
+        return np.asarray(X).ndim
+    except (TypeError, ValueError):
+        return 2
+
+
 def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
     """Return ``value`` as an int, or raise if it is not a positive integer."""
     if value is None and allow_none:
@@ -178,8 +193,8 @@ def check_binary_labels(y, *, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
         )
     if len(classes) != 2:
         raise ValueError(
-            f"{name} contains {len(classes)} classes {list(classes[:5])}; these estimators are "
-            "binary: 0 = background, 1 = signal."
+            f"Only binary classification is supported: {name} contains {len(classes)} classes "
+            f"{list(classes[:5])}; use 0 = background, 1 = signal."
         )
     return classes, y_encoded.astype(np.float64)
 

@@ -34,6 +34,7 @@ def make_gaussian_events(
         1 for signal, 0 for background.
     """
     n = check_positive_int(n_per_class, "n_per_class")
+    _check_sigma(sigma)
     rng = check_random_state(random_state)
     signal = rng.normal(signal_mean, sigma, n)
     background = rng.normal(background_mean, sigma, n)
@@ -48,6 +49,7 @@ def gaussian_log_ratio(X, signal_mean: float = 0.1, background_mean: float = -0.
     For events (n, 1) it returns shape (n,); for ensembles (n, N, 1) use
     ``gaussian_log_ratio(E).sum(axis=1)``.
     """
+    _check_sigma(sigma)
     X = np.asarray(X, dtype=np.float64)
     delta = signal_mean - background_mean
     midpoint = 0.5 * (signal_mean + background_mean)
@@ -71,6 +73,7 @@ def make_gaussian_regression(
     """
     n_ensembles = check_positive_int(n_ensembles, "n_ensembles")
     ensemble_size = check_positive_int(ensemble_size, "ensemble_size")
+    _check_sigma(sigma)
     low, high = (float(v) for v in theta_range)
     if not low < high:
         raise ValueError(f"theta_range must be (low, high) with low < high, got {theta_range!r}.")
@@ -78,3 +81,8 @@ def make_gaussian_regression(
     theta = rng.uniform(low, high, n_ensembles)
     E = theta[:, None, None] + sigma * rng.standard_normal((n_ensembles, ensemble_size, 1))
     return E, theta
+
+
+def _check_sigma(sigma) -> None:
+    if not np.isfinite(sigma) or not sigma > 0:
+        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}.")

@@ -62,6 +62,8 @@ def log_ratio_to_proba(log_ratio, prior: float = 0.5) -> np.ndarray:
         exact even when one of them underflows the other's rounding.
     """
     logit = np.asarray(log_ratio, dtype=np.float64) + log_odds(prior)
+    if np.isnan(logit).any():
+        raise ValueError("log ratios contain NaN.")
     return np.stack([expit(-logit), expit(logit)], axis=-1)
 
 

@@ -17,6 +17,7 @@ from ._validation import (
     check_layer_sizes,
     check_positive_int,
     check_sample_weight,
+    input_ndim,
 )
 from .logratio import log_ratio_to_proba, logit_to_log_proba
 from .per_instance import PerInstanceClassifier, class_log_odds, feature_scaling
@@ -163,7 +164,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
         self
         """
         self._check_params()
-        if np.ndim(X) == 3:
+        if input_ndim(X) == 3:
             return self._fit_ensembles(X, y, sample_weight)
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         if self.ensemble_size is None:
@@ -174,6 +175,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
             )
         self.classes_, y01 = check_binary_labels(y)
         weight = check_sample_weight(sample_weight, len(y01))
+        class_log_odds(y01, weight)  # raises if a class has zero total weight
         size = self.ensemble_size
         smallest = int(min((y01 == 0).sum(), (y01 == 1).sum()))
         if size > smallest:
@@ -194,8 +196,12 @@ standardize, device, random_state, verbose, **skorch_kwargs
         if self.regroup_each_epoch:
             w = self._tensor(weight[train] / weight[train].mean()) if weighted else None
             train_ds = RegroupedEnsembleDataset(self._tensor(X[train]), y01[train], size, w)
-            n_per_class = [(y01[train] == c).sum() // size for c in (0, 1)]
-            self.log_prior_odds_ = float(np.log(n_per_class[1]) - np.log(n_per_class[0]))
+            # Each epoch's ensembles of class c carry, on average, the mean weight of
+            # that class's events; the prior odds must include it, as for fixed groups.
+            totals = np.array([
+                (y01[train] == c).sum() // size * weight[train][y01[train] == c].mean() for c in (0, 1)
+            ])
+            self.log_prior_odds_ = class_log_odds(np.array([0.0, 1.0]), totals)
         else:
             E_train, y_train, w_train = _group_events(X[train], y01[train], weight[train], size, rng)
             self.log_prior_odds_ = class_log_odds(y_train, w_train)
@@ -323,7 +329,8 @@ standardize, device, random_state, verbose, **skorch_kwargs
 
     def predict(self, X, mask=None) -> np.ndarray:
         """Most probable ensemble class under the training class balance, (n_ensembles,)."""
-        return self.classes_[(self._logit(X, mask) > 0).astype(int)]
+        logit = self._logit(X, mask)
+        return self.classes_[(logit > 0).astype(int)]
 
     def predict_ensemble_proba(self, X, prior: float = 0.5, mask=None) -> np.ndarray:
         """Ensemble probabilities for a given prior signal probability, (n_ensembles, 2)."""

@@ -15,6 +15,7 @@ from ._validation import (
     check_ensembles,
     check_layer_sizes,
     check_sample_weight,
+    input_ndim,
 )
 from .logratio import log_ratio_to_proba, logit_to_log_proba
 
@@ -24,7 +25,7 @@ def class_log_odds(y01: np.ndarray, weight: np.ndarray) -> float:
     w1, w0 = weight[y01 == 1].sum(), weight[y01 == 0].sum()
     if w1 <= 0 or w0 <= 0:
         raise ValueError(
-            f"sample_weight is zero for every event of class {int(w1 > 0)}; both classes need "
+            f"sample_weight is zero for every event of class {int(w1 <= 0)}; both classes need "
             "positive total weight."
         )
     return float(np.log(w1) - np.log(w0))
@@ -190,7 +191,9 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
         )
         weighted = sample_weight is not None
         train_ds = self._event_dataset(X[train], y01[train], weight[train], weighted)
-        valid_ds = None if valid is None else self._event_dataset(X[valid], y01[valid], weight[valid], weighted)
+        valid_ds = None
+        if valid is not None:
+            valid_ds = self._event_dataset(X[valid], y01[valid], weight[valid], weighted)
         self._train_module(EventNet, module_kwargs, train_ds, valid_ds, self.loss, seed)
         return self
 
@@ -201,6 +204,12 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
     # ---------------------------------------------------------------- per event
     def _logit(self, X) -> np.ndarray:
         check_is_fitted(self)
+        if input_ndim(X) == 3:
+            raise ValueError(
+                f"X has 3 dimensions with shape {np.shape(X)}; per-event methods take events of "
+                "shape (n_events, n_features). For ensembles use predict_ensemble_log_ratio or "
+                "predict_ensemble_proba."
+            )
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return run_in_chunks(self.net_.module_, [X], PREDICT_CHUNK_EVENTS, self._device, self.net_.module_)
 
@@ -228,7 +237,8 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class under the training class balance, shape (n_events,)."""
-        return self.classes_[(self._logit(X) > 0).astype(int)]
+        logit = self._logit(X)
+        return self.classes_[(logit > 0).astype(int)]
 
     # ------------------------------------------------------------- ensembles
     def predict_ensemble_log_ratio(self, E, mask=None) -> np.ndarray:

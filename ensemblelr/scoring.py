@@ -8,7 +8,7 @@ import numpy as np
 from sklearn import metrics
 from sklearn.utils import check_random_state
 
-from ._validation import check_positive_int
+from ._validation import check_fraction, check_positive_int
 from .ensembles import make_ensembles
 
 _METRICS = {
@@ -85,4 +85,5 @@ def ensemble_scorer(metric="roc_auc", ensemble_size: int = 10, random_state=None
     if not isinstance(metric, str) and not callable(metric):
         raise ValueError(f"metric must be a string or a callable, got {metric!r}.")
     check_positive_int(ensemble_size, "ensemble_size")
+    check_fraction(prior, "prior")
     return EnsembleScorer(metric, ensemble_size, random_state, prior)
