@@ -1,10 +1,10 @@
 """Speed of ensemblelr against plain torch, and against sbi on the Gaussian mean problem.
 
-Command (full run, about 6-8 minutes on 2 shared CPU cores)::
+Command (full run, 2.5 minutes on 2 quiet CPU cores, up to 8 on busy ones)::
 
     python benchmarks/bench_speed.py
 
-Fast pass (about a minute, smaller sizes, same code paths)::
+Fast pass (1-2 minutes, smaller sizes, same code paths)::
 
     python benchmarks/bench_speed.py --quick
 
@@ -33,6 +33,7 @@ Parts
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -53,7 +54,7 @@ LHCO_NPZ = REPO.parent / "shared" / "data" / "lhco_sr_features.npz"
 
 FULL = dict(
     train_events=100_000, train_batch_sizes=(128, 1024), train_epochs=3, train_repeats=5,
-    infer_ensembles=100_000, infer_ensembles_other=20_000, infer_repeats=2,
+    infer_ensembles=100_000, infer_ensembles_other=20_000, infer_repeats=3,
     memory_sizes=(1_000, 10_000, 100_000),
     deepsets_events=60_000, deepsets_sizes=(3, 10, 100), deepsets_epochs=2,
     scan_ensembles=1_000, scan_thetas=101, scan_keras_thetas=11,
@@ -67,6 +68,23 @@ QUICK = dict(
     scan_ensembles=200, scan_thetas=101, scan_keras_thetas=3,
     sbi_events=5_000, sbi_epochs=3, sbi_test=100,
 )
+
+
+def _tune_malloc() -> bool:
+    """Keep freed activation buffers in glibc's heap instead of returning them to the OS.
+
+    With glibc's defaults every chunk of a large prediction frees its activations
+    (several MB), the heap top is trimmed and the next chunk page-faults it back:
+    millions of page faults that cost plain torch and ensemblelr alike up to 2x and
+    depend on the heap's history, which swamps the ratios being measured. The same
+    setting is available to users as MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 64 << 20) and libc.mallopt(m_trim_threshold, 256 << 20))
 
 
 def _timed(function):
@@ -533,7 +551,8 @@ def _plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     labels, ratios = [], []
     for r in results["train"] + results["inference"]:
-        labels.append(f"{r['part'].split(' ', 1)[1]}\n{r['case'].split(' x ')[0]}\n{r['threads']} thr")
+        kind = "train" if r["part"].startswith("1") else "predict"
+        labels.append(f"{kind}\n{r['case'].split(' x ')[0].split(',')[0]}\n{r['threads']} thr")
         ratios.append(r["ratio"])
     axes[0].bar(range(len(ratios)), ratios, color="tab:blue")
     axes[0].axhline(1.1, color="tab:red", ls="--", label="target 1.1")
@@ -551,7 +570,9 @@ def _plot(results: dict, path: Path) -> None:
     axes[1].legend()
     for threads in sorted({r["threads"] for r in results["deepsets"]}):
         rows = [r for r in results["deepsets"] if r["threads"] == threads]
-        axes[2].bar([f"{r['case'].split(' (')[0]}\n{threads} thr" for r in rows],
+        names = ["per-event" if "per-instance" in r["case"] else r["case"].split(" (")[0].split()[-1]
+                 for r in rows]
+        axes[2].bar([f"{name}\n{threads} thr" for name in names],
                     [r["events_per_s"] for r in rows], alpha=0.7)
     axes[2].set_ylabel("training events / s")
     axes[2].tick_params(axis="x", labelsize=7)
@@ -567,12 +588,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of a product fit")
     parser.add_argument("--threads", default="1,default",
                         help="torch thread counts for parts 1-3, comma separated ('default' = torch's)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's default allocator settings (noisier ratios, see _tune_malloc)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         _memory_child(args.memory_child)
         return {}
     cfg = QUICK if args.quick else FULL
+    # Memory is measured in fresh subprocesses with the default allocator.
+    malloc_tuned = False if args.default_malloc else _tune_malloc()
     default_threads = torch.get_num_threads()
     thread_settings = []
     for item in args.threads.split(","):
@@ -581,10 +606,10 @@ def main(argv=None) -> dict:
             thread_settings.append(value)
     started = time.perf_counter()
     results = dict(
-        command="python benchmarks/bench_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        command=" ".join(["python benchmarks/bench_speed.py", *(sys.argv[1:] if argv is None else argv)]),
         config=cfg, torch=torch.__version__, python=platform.python_version(),
         cpu_count=os.cpu_count(), default_threads=default_threads, thread_settings=thread_settings,
-        load_average_start=os.getloadavg(),
+        load_average_start=os.getloadavg(), malloc_tuned=malloc_tuned,
         train=[], inference=[], memory=[], deepsets=[], theta_scan=None, sbi=None,
     )
     for threads in thread_settings:
@@ -619,7 +644,7 @@ def main(argv=None) -> dict:
     table = _table(results)
     header = (f"Command: `{results['command']}`; torch {results['torch']}, {results['cpu_count']} CPUs, "
               f"default threads {default_threads}, load average {results['load_average_start'][0]:.1f} at "
-              f"start; total {results['total_s']:.0f} s.\n\n")
+              f"start; glibc malloc tuned: {malloc_tuned}; total {results['total_s']:.0f} s.\n\n")
     (OUT_DIR / f"{stem}.md").write_text(header + table + "\n")
     (OUT_DIR / f"{stem}.json").write_text(json.dumps(results, indent=2, default=float))
     _plot(results, OUT_DIR / f"{stem}.png")

@@ -22,7 +22,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 
 from ._training import BatchIterator, EpochProgress, TargetLoss, resolve_device
-from ._validation import check_fraction, check_positive_int
+from ._validation import check_bool, check_fraction, check_positive_int, check_skorch_objects
 
 # skorch parameters a user may pass through; everything else is ours or fixed.
 _SKORCH_NAMES = {"optimizer", "callbacks", "warm_start", "compile", "torch_load_kwargs"}
@@ -107,10 +107,13 @@ class TorchEstimatorBase(BaseEstimator):
         check_positive_int(self.max_epochs, "max_epochs")
         check_positive_int(self.n_iter_no_change, "n_iter_no_change")
         check_fraction(self.validation_fraction, "validation_fraction")
-        if not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool) or not self.lr > 0:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
+        if not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool) or not 0 < self.lr < np.inf:
+            raise ValueError(f"lr must be a positive number (and finite), got {self.lr!r}.")
         if not isinstance(self.verbose, numbers.Integral):
             raise ValueError(f"verbose must be an integer, got {self.verbose!r}.")
+        check_bool(self.early_stopping, "early_stopping")
+        check_bool(self.standardize, "standardize")
+        check_skorch_objects(self._skorch_kwargs())
         self._device = resolve_device(self.device)
 
     def _seed(self) -> int:

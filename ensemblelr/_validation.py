@@ -36,6 +36,22 @@ def input_ndim(X) -> int:
         return 2
 
 
+def check_event_array(X, name: str = "X") -> None:
+    """Reject event input that sklearn's conversion would silently misread.
+
+    A masked array loses its mask (the hidden values would be used) and datetimes
+    become integers.
+    """
+    if isinstance(X, np.ma.MaskedArray) and np.ma.getmaskarray(X).any():
+        raise ValueError(
+            f"{name} is a masked array with masked entries; drop the masked events (or, for "
+            "ensembles, pass a 3-D array whose padded events are rows of NaN)."
+        )
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+        raise ValueError(f"{name} must be numeric, got dtype {dtype}.")
+
+
 def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
     """Return ``value`` as an int, or raise if it is not a positive integer."""
     if value is None and allow_none:
@@ -58,6 +74,17 @@ def check_layer_sizes(sizes, name: str, *, allow_empty: bool = True) -> tuple[in
     for size in sizes:
         check_positive_int(size, f"every entry of {name}")
     return tuple(int(s) for s in sizes)
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` as a bool, or raise if it is not True or False.
+
+    Strings such as ``"no"`` are truthy; accepting them would silently turn an
+    option on.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def check_fraction(value, name: str, *, low_open: bool = True, high_open: bool = True) -> float:
@@ -106,9 +133,15 @@ def check_ensembles(
     if hasattr(E, "toarray") or hasattr(E, "tocsr"):
         raise TypeError(f"{name}: sparse input is not supported; pass a dense 3-D array.")
     try:
+        if isinstance(E, np.ma.MaskedArray):
+            # np.asarray would drop the mask and use the hidden values. As NaN, fully
+            # masked events become padding and partly masked ones raise below.
+            E = np.ma.filled(E.astype(np.float64), np.nan)
         E = np.asarray(E)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}. {ENSEMBLE_CONVENTION}") from exc
+    if E.dtype.kind in "mM":
+        raise ValueError(f"{name} must be numeric, got dtype {E.dtype}.")
     if E.dtype == object or not (np.issubdtype(E.dtype, np.number) or E.dtype == bool):
         try:
             E = E.astype(np.float64)
@@ -131,7 +164,10 @@ def check_ensembles(
         E = E.astype(np.float64)
 
     if mask is not None:
-        mask = np.asarray(mask)
+        try:
+            mask = np.asarray(mask)
+        except ValueError as exc:  # ragged lists
+            raise ValueError(f"mask could not be converted to an array: {exc}") from exc
         if mask.shape != E.shape[:2]:
             raise ValueError(
                 f"mask must have shape {E.shape[:2]} (n_ensembles, ensemble_size), got {mask.shape}."
@@ -153,7 +189,14 @@ def check_ensembles(
                 f"{name} contains NaN in event {j} of ensemble {i} that is not a fully padded "
                 "row; only entire rows of NaN mark padding."
             )
-        mask = ~nan_rows if mask is None else mask & ~nan_rows
+        if mask is not None:
+            # Events under mask=False were zero-filled above, so these rows are marked real.
+            i, j = np.argwhere(nan_rows)[0]
+            raise ValueError(
+                f"{name}: event {j} of ensemble {i} is all NaN (or masked) but mask marks it as a real "
+                "event; set mask to False for padding (or omit mask and keep the NaN rows)."
+            )
+        mask = ~nan_rows
         E = E.copy()
         E[nan_rows] = 0.0
     del nan_events
@@ -185,7 +228,14 @@ def check_binary_labels(y, *, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
             f"{name} must hold class labels (0 = background, 1 = signal); got continuous "
             f"values such as {values[:3]}."
         )
-    classes, y_encoded = np.unique(y, return_inverse=True)
+    try:
+        classes, y_encoded = np.unique(y, return_inverse=True)
+    except TypeError as exc:
+        # Labels of mixed types (e.g. 0 and "signal" in an object array) cannot be ordered.
+        raise TypeError(
+            f"{name} mixes label types that cannot be compared ({exc}); use one type, e.g. "
+            "0 = background, 1 = signal."
+        ) from None
     if len(classes) == 1:
         raise ValueError(
             f"{name} contains only one class ({classes[0]!r}); need 2 classes "
@@ -226,6 +276,33 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
         raise ValueError("sample_weight contains NaN or infinite values.")
     if (w < 0).any():
         raise ValueError("sample_weight must be non-negative.")
-    if w.sum() <= 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if total <= 0:
         raise ValueError("sample_weight sums to zero; nothing to learn from.")
+    # Only ratios of weights matter. Weights near the float64 limits would overflow
+    # (sum = inf) or lose precision (subnormals) in the means and log odds taken later.
+    if not np.isfinite(total) or w.max() < 1e-150:
+        w = w / w.max()
     return w
+
+
+def check_skorch_objects(skorch_kwargs: dict) -> None:
+    """TypeError for an ``optimizer`` or ``callbacks`` that skorch would fail on obscurely."""
+    from skorch.callbacks import Callback
+
+    optimizer = skorch_kwargs.get("optimizer")
+    if optimizer is not None and not callable(optimizer):
+        raise TypeError(f"optimizer must be a torch optimizer class, e.g. torch.optim.SGD, got {optimizer!r}")
+    callbacks = skorch_kwargs.get("callbacks")
+    if callbacks is None:
+        return
+    if isinstance(callbacks, (str, Callback)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of skorch callbacks, got {callbacks!r}.")
+    for entry in callbacks:
+        callback = entry[1] if isinstance(entry, tuple) and len(entry) == 2 else entry
+        is_class = isinstance(callback, type) and issubclass(callback, Callback)
+        if not (isinstance(callback, Callback) or is_class):
+            raise TypeError(
+                f"callbacks must hold skorch Callback objects or (name, Callback) pairs, got {entry!r}."
+            )

@@ -17,7 +17,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._event_wrapper import EventLogRatioMixin, check_log_ratio_estimator, finite_log_ratio
-from ._validation import check_binary_labels, check_positive_int, check_sample_weight
+from ._validation import (
+    check_binary_labels,
+    check_bool,
+    check_event_array,
+    check_positive_int,
+    check_sample_weight,
+)
 from .per_instance import PerInstanceClassifier, class_log_odds
 
 AGGREGATES = ("median", "mean")
@@ -104,6 +110,8 @@ class BaggedPerInstanceClassifier(EventLogRatioMixin, ClassifierMixin, BaseEstim
             not isinstance(self.n_jobs, numbers.Integral) or isinstance(self.n_jobs, bool) or self.n_jobs == 0
         ):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
+        check_bool(self.bootstrap, "bootstrap")
+        check_event_array(X)
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         self.classes_, y01 = check_binary_labels(y)
         weight = check_sample_weight(sample_weight, len(y01))

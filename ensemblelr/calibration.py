@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._event_wrapper import EventLogRatioMixin, check_log_ratio_estimator, finite_log_ratio
-from ._validation import check_binary_labels, check_fraction, check_sample_weight
+from ._validation import check_binary_labels, check_event_array, check_fraction, check_sample_weight
 from .per_instance import class_log_odds
 
 METHODS = ("temperature", "platt", "isotonic")
@@ -114,6 +114,7 @@ class CalibratedLogRatio(EventLogRatioMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}.")
         if not isinstance(self.prefit, (bool, np.bool_)):
             raise ValueError(f"prefit must be True or False, got {self.prefit!r}.")
+        check_event_array(X)
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         self.classes_, y01 = check_binary_labels(y)
         weight = check_sample_weight(sample_weight, len(y01))

@@ -35,6 +35,7 @@ def make_gaussian_events(
     """
     n = check_positive_int(n_per_class, "n_per_class")
     _check_sigma(sigma)
+    _check_means(signal_mean, background_mean)
     rng = check_random_state(random_state)
     signal = rng.normal(signal_mean, sigma, n)
     background = rng.normal(background_mean, sigma, n)
@@ -50,6 +51,7 @@ def gaussian_log_ratio(X, signal_mean: float = 0.1, background_mean: float = -0.
     ``gaussian_log_ratio(E).sum(axis=1)``.
     """
     _check_sigma(sigma)
+    _check_means(signal_mean, background_mean)
     X = np.asarray(X, dtype=np.float64)
     delta = signal_mean - background_mean
     midpoint = 0.5 * (signal_mean + background_mean)
@@ -74,9 +76,12 @@ def make_gaussian_regression(
     n_ensembles = check_positive_int(n_ensembles, "n_ensembles")
     ensemble_size = check_positive_int(ensemble_size, "ensemble_size")
     _check_sigma(sigma)
-    low, high = (float(v) for v in theta_range)
-    if not low < high:
-        raise ValueError(f"theta_range must be (low, high) with low < high, got {theta_range!r}.")
+    try:
+        low, high = (float(v) for v in theta_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"theta_range must be a pair (low, high) of numbers, got {theta_range!r}.") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"theta_range must be (low, high), finite, with low < high, got {theta_range!r}.")
     rng = check_random_state(random_state)
     theta = rng.uniform(low, high, n_ensembles)
     E = theta[:, None, None] + sigma * rng.standard_normal((n_ensembles, ensemble_size, 1))
@@ -84,5 +89,21 @@ def make_gaussian_regression(
 
 
 def _check_sigma(sigma) -> None:
-    if not np.isfinite(sigma) or not sigma > 0:
+    if not _is_finite_number(sigma) or not sigma > 0:
         raise ValueError(f"sigma must be a positive finite number, got {sigma!r}.")
+
+
+def _check_means(*means) -> None:
+    for mean in means:
+        if not _is_finite_number(mean):
+            raise ValueError(f"the class means must be finite numbers, got {mean!r}.")
+
+
+def _is_finite_number(value) -> bool:
+    """True for a finite real scalar (Python or numpy, 0-d arrays included)."""
+    if isinstance(value, (str, bytes, bool)) or np.ndim(value) != 0:
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False

@@ -8,7 +8,14 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from ._validation import check_binary_labels, check_fraction, check_labels_1d, check_positive_int
+from ._validation import (
+    check_binary_labels,
+    check_bool,
+    check_event_array,
+    check_fraction,
+    check_labels_1d,
+    check_positive_int,
+)
 
 
 def make_ensembles(X, y, ensemble_size: int, random_state=None, *, shuffle: bool = True):
@@ -37,9 +44,11 @@ def make_ensembles(X, y, ensemble_size: int, random_state=None, *, shuffle: bool
     y_ensembles : ndarray of shape (n_ensembles,)
         The label shared by the events of each ensemble (original label values).
     """
+    check_event_array(X)
     X = check_array(X, dtype=np.float64, ensure_all_finite=True, input_name="X")
     y = check_labels_1d(y, X.shape[0])
     ensemble_size = check_positive_int(ensemble_size, "ensemble_size")
+    shuffle = check_bool(shuffle, "shuffle")
     classes, y01 = check_binary_labels(y)
     rng = check_random_state(random_state)
     groups, labels, dropped = [], [], 0
@@ -106,6 +115,8 @@ def make_mixture_ensembles(
     n_signal : ndarray of int of shape (n_ensembles,)
         Number of signal events in each ensemble.
     """
+    check_event_array(X_signal, "X_signal")
+    check_event_array(X_background, "X_background")
     X_signal = check_array(X_signal, dtype=np.float64, input_name="X_signal")
     X_background = check_array(X_background, dtype=np.float64, input_name="X_background")
     if X_signal.shape[1] != X_background.shape[1]:
@@ -113,12 +124,15 @@ def make_mixture_ensembles(
             f"X_signal has {X_signal.shape[1]} features but X_background has {X_background.shape[1]}."
         )
     ensemble_size = check_positive_int(ensemble_size, "ensemble_size")
+    replace = check_bool(replace, "replace")
     mu = np.asarray(signal_fraction, dtype=np.float64)
     if mu.ndim == 0:
         n_ensembles = check_positive_int(n_ensembles, "n_ensembles")
         mu = np.full(n_ensembles, float(mu))
     elif mu.ndim != 1 or (n_ensembles is not None and len(mu) != n_ensembles):
         raise ValueError("signal_fraction must be a scalar or a 1-D array with one value per ensemble.")
+    if len(mu) == 0:
+        raise ValueError("signal_fraction is empty; need one value per ensemble (at least one).")
     for value in np.unique(mu):
         check_fraction(value, "signal_fraction", low_open=False, high_open=False)
     rng = check_random_state(random_state)

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from ._event_wrapper import check_log_ratio_estimator, finite_log_ratio
-from ._validation import check_binary_labels, check_labels_1d, check_positive_int
+from ._validation import check_binary_labels, check_event_array, check_labels_1d, check_positive_int
 from .per_instance import PerInstanceClassifier
 
 METHODS = ("shuffle", "label")
@@ -133,6 +133,7 @@ def mutual_information(
     n_folds = check_positive_int(cv, "cv")
     if n_folds < 2:
         raise ValueError(f"cv must be at least 2 (cross-fitting), got {cv!r}.")
+    check_event_array(X)
     X = check_array(X, dtype=np.float64, input_name="X")
     y = check_labels_1d(y, X.shape[0])
     _, y01 = check_binary_labels(y)

@@ -90,17 +90,21 @@ def load_lhco_npz(path) -> Bunch:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{str(path)!r} is not a readable npz file: {exc}") from exc
+    # np.load returns a bare array (no context manager) for an .npy file named .npz.
+    if not hasattr(archive, "files"):
+        raise ValueError(f"{str(path)!r} holds a single array, not an npz archive with {NPZ_KEYS}.")
     with archive:
-        if not hasattr(archive, "files"):
-            raise ValueError(f"{str(path)!r} holds a single array, not an npz archive with {NPZ_KEYS}.")
         missing = [key for key in NPZ_KEYS if key not in archive.files]
         if missing:
             raise ValueError(
                 f"{str(path)!r} lacks the array(s) {missing}; an LHCO npz file needs {list(NPZ_KEYS)} "
                 f"(found {sorted(archive.files)})."
             )
-        arrays = {key: archive[key] for key in NPZ_KEYS}
-        names = archive["feature_names"] if "feature_names" in archive.files else None
+        try:
+            arrays = {key: archive[key] for key in NPZ_KEYS}
+            names = archive["feature_names"] if "feature_names" in archive.files else None
+        except (OSError, ValueError) as exc:  # object (pickled) or corrupt members
+            raise ValueError(f"{str(path)!r}: an array could not be read: {exc}") from exc
     X_train, y_train = _check_split(arrays["X_train"], arrays["y_train"], "train", path)
     X_val, y_val = _check_split(arrays["X_val"], arrays["y_val"], "val", path)
     if X_train.shape[1] != X_val.shape[1]:
@@ -282,6 +286,8 @@ def _check_split(X, y, split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"{str(path)!r}: y_{split} must have shape ({len(X)},) to match X_{split}, got {y.shape}."
         )
+    if y.dtype == bool:
+        y = y.astype(int)
     if not (np.issubdtype(X.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
         raise ValueError(f"{str(path)!r}: X_{split} and y_{split} must be numeric.")
     if len(X) == 0:

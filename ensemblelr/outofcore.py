@@ -148,6 +148,12 @@ def score_ensembles(
     ...     log_ratio = score_ensembles(clf, f["E"], progress=True)
     """
     function = _scoring_function(estimator, method)
+    if "mask" in method_kwargs:
+        # One mask for the whole source would be passed unchanged to every chunk.
+        raise ValueError(
+            "score_ensembles cannot split mask= into chunks; mark padded events as rows of NaN in "
+            "the source instead."
+        )
     if chunk_size is not None:
         chunk_size = check_positive_int(chunk_size, "chunk_size")
     if isinstance(source, (str, bytes, dict)) or isinstance(source, numbers.Number):
@@ -155,6 +161,9 @@ def score_ensembles(
             f"source must be a 3-D array, an HDF5 or dask array, or an iterable of 3-D arrays; "
             f"got {type(source).__name__}."
         )
+    if isinstance(source, (list, tuple)) and source and np.ndim(source[0]) == 2:
+        # A nested list of ensembles, not a list of chunks.
+        source = np.asarray(source)
     if _is_sliceable(source):
         chunks, total = _array_chunks(source, chunk_size)
     else:
@@ -172,11 +181,17 @@ def score_ensembles(
 
         bar = tqdm(total=total, desc="scoring", unit="ensembles")
     parts = []
+    done = 0
     try:
         for chunk in chunks:
             if len(chunk) == 0:
                 continue
-            parts.append(np.asarray(function(chunk, **method_kwargs)))
+            try:
+                parts.append(np.asarray(function(chunk, **method_kwargs)))
+            except ValueError as exc:
+                # Positions in the message are relative to the chunk; say where it starts.
+                raise ValueError(f"{exc} (in the chunk starting at ensemble {done} of source)") from exc
+            done += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
     finally:
@@ -214,6 +229,11 @@ def score_ensembles_dask(estimator, E, *, method: str | None = None, **method_kw
     except ImportError as exc:  # pragma: no cover - dask is an optional extra
         raise ImportError("score_ensembles_dask needs dask: pip install 'dask[array]'.") from exc
     function = _scoring_function(estimator, method)
+    if "mask" in method_kwargs:
+        raise ValueError(
+            "score_ensembles_dask cannot split mask= into blocks; mark padded events as rows of NaN "
+            "in E instead."
+        )
     if not isinstance(E, da.Array):
         raise TypeError(f"E must be a dask array, got {type(E).__name__}; use score_ensembles.")
     _check_chunk_shape(tuple(E.shape), "E")

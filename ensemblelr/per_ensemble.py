@@ -11,7 +11,9 @@ from ._modules import DeepSetsNet, FlatEnsembleNet, LogRatioSumNet, check_activa
 from ._training import RegroupedEnsembleDataset, TensorBatchDataset, run_in_chunks
 from ._validation import (
     check_binary_labels,
+    check_bool,
     check_ensembles,
+    check_event_array,
     check_fraction,
     check_labels_1d,
     check_layer_sizes,
@@ -143,6 +145,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
         if self.pooling not in ("sum", "mean"):
             raise ValueError(f"pooling must be 'sum' or 'mean', got {self.pooling!r}.")
         check_activation(self.activation)
+        check_bool(self.regroup_each_epoch, "regroup_each_epoch")
         self._check_training_params()
 
     def fit(self, X, y, sample_weight=None):
@@ -166,6 +169,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
         self._check_params()
         if input_ndim(X) == 3:
             return self._fit_ensembles(X, y, sample_weight)
+        check_event_array(X)
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         if self.ensemble_size is None:
             raise ValueError(

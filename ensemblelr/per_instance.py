@@ -13,6 +13,7 @@ from ._training import TensorBatchDataset, run_in_chunks
 from ._validation import (
     check_binary_labels,
     check_ensembles,
+    check_event_array,
     check_layer_sizes,
     check_sample_weight,
     input_ndim,
@@ -172,6 +173,7 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
         -------
         self
         """
+        check_event_array(X)
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         self.classes_, y01 = check_binary_labels(y)
         weight = check_sample_weight(sample_weight, len(y01))
@@ -210,6 +212,7 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
                 "shape (n_events, n_features). For ensembles use predict_ensemble_log_ratio or "
                 "predict_ensemble_proba."
             )
+        check_event_array(X)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return run_in_chunks(self.net_.module_, [X], PREDICT_CHUNK_EVENTS, self._device, self.net_.module_)
 

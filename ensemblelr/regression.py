@@ -28,6 +28,7 @@ from ._base import PREDICT_CHUNK_EVENTS, TorchEstimatorBase
 from ._modules import DeepSetsNet, EventNet, FlatEnsembleNet, check_activation
 from ._training import TensorBatchDataset, run_in_chunks
 from ._validation import (
+    check_bool,
     check_ensembles,
     check_fraction,
     check_labels_1d,
@@ -413,7 +414,14 @@ standardize, device, random_state, verbose, **skorch_kwargs
         grid : ndarray of shape (n_grid,) for a 1-D theta, else (n_grid ** n_params, n_params)
         """
         check_is_fitted(self)
-        axes = [np.linspace(low, high, self.n_grid) for low, high in self.theta_bounds_]
+        # n_grid only shapes inference, so it may change after fit; check it again here.
+        n_grid = check_positive_int(self.n_grid, "n_grid")
+        if n_grid < 3 or n_grid**self.n_params_ > MAX_GRID_POINTS:
+            raise ValueError(
+                f"n_grid must be at least 3 and give at most {MAX_GRID_POINTS} grid points for "
+                f"{self.n_params_} parameter(s), got {self.n_grid!r}."
+            )
+        axes = [np.linspace(low, high, n_grid) for low, high in self.theta_bounds_]
         if self._theta_is_1d:
             return axes[0]
         return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.n_params_)
@@ -794,9 +802,14 @@ standardize, device, random_state, verbose, **skorch_kwargs
         self.n_features_in_ = E.shape[2]
         seed = self._seed()
         train, valid = self._validation_split(np.zeros(len(theta)), np.random.RandomState(seed))
-        if self.standardize_target:
-            self.target_mean_ = float(np.average(theta[train], weights=weight[train]))
-            scale = float(np.sqrt(np.average((theta[train] - self.target_mean_) ** 2, weights=weight[train])))
+        if check_bool(self.standardize_target, "standardize_target"):
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.target_mean_ = float(np.average(theta[train], weights=weight[train]))
+                deviation = theta[train] - self.target_mean_
+                scale = float(np.sqrt(np.average(deviation**2, weights=weight[train])))
+            if not (np.isfinite(self.target_mean_) and np.isfinite(scale)):
+                # Overflowed statistics would make every prediction inf or NaN.
+                raise ValueError("y spans too large a range (its variance overflows float64); rescale y.")
             self.target_scale_ = scale if scale > 0 else 1.0
         else:
             self.target_mean_, self.target_scale_ = 0.0, 1.0

@@ -34,13 +34,27 @@ class EnsembleScorer:
             raise ValueError("ensemble_scorer does not support sample_weight.")
         # A fixed integer seed gives every fold and candidate the same kind of draw;
         # a RandomState instance advances between calls.
+        if not callable(getattr(estimator, "predict_ensemble_proba", None)):
+            raise TypeError(
+                f"ensemble_scorer needs an estimator with predict_ensemble_proba (e.g. "
+                f"PerInstanceClassifier or PerEnsembleClassifier), got {type(estimator).__name__}."
+            )
         rng = self.random_state
         rng = rng if isinstance(rng, np.random.RandomState) else check_random_state(rng)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="make_ensembles: .* dropped", category=UserWarning)
             E, y_ens = make_ensembles(X, y, self.ensemble_size, random_state=rng)
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            classes = np.unique(y_ens)
+        elif not np.isin(np.unique(y_ens), classes).all():
+            # Labels the model was not trained with would all count as background (NaN
+            # AUC) or swap signal and background (e.g. {1, 2} against classes {0, 1}).
+            raise ValueError(
+                f"y holds the labels {np.unique(y_ens).tolist()} but the estimator was fitted with "
+                f"classes {np.asarray(classes).tolist()}; score with the labels used in fit."
+            )
         proba = estimator.predict_ensemble_proba(E, prior=self.prior)[:, 1]
-        classes = getattr(estimator, "classes_", np.unique(y))
         truth = (y_ens == classes[1]).astype(int)
         function, kind = _METRICS[self.metric] if isinstance(self.metric, str) else (self.metric, "proba")
         if kind == "label":

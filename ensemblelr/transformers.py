@@ -175,7 +175,13 @@ class EnsembleLogRatio(TransformerMixin, BaseEstimator):
             )
             if mask is not None:
                 E = np.where(mask[..., None], E, 0.0)
-            return E.sum(axis=1, dtype=np.float64)
+            return _finite_sums(E)
+        if mask is not None:
+            # Ignoring it would silently count the events it marks as padding.
+            raise ValueError(
+                "mask applies to 3-D input of shape (n_ensembles, ensemble_size, n_columns); for "
+                "2-D input, drop the padded events or pass 3-D ensembles padded with NaN."
+            )
         # validate_data rejects NaN/inf and, once fitted, a changed number of columns.
         X = self._events(X, reset=False)
         if len(X) % size:
@@ -183,10 +189,22 @@ class EnsembleLogRatio(TransformerMixin, BaseEstimator):
                 f"{len(X)} events are not a multiple of ensemble_size={size}; pass 3-D "
                 "ensembles padded with NaN for unequal sizes."
             )
-        return X.reshape(-1, size, X.shape[1]).sum(axis=1)
+        return _finite_sums(X.reshape(-1, size, X.shape[1]))
 
     def get_feature_names_out(self, input_features=None):
         n_out = getattr(self, "n_features_in_", 1)
         if n_out == 1:
             return np.asarray(["ensemble_log_ratio"], dtype=object)
         return np.asarray([f"ensemble_log_ratio{i}" for i in range(n_out)], dtype=object)
+
+
+def _finite_sums(E: np.ndarray) -> np.ndarray:
+    """Sum (n_ensembles, size, k) over events; raise instead of returning an overflow to inf."""
+    with np.errstate(over="ignore"):
+        sums = E.sum(axis=1, dtype=np.float64)
+    if not np.isfinite(sums).all():
+        raise ValueError(
+            "the summed log ratios overflow float64 (|sum| > 1.8e308); the per-event log ratios "
+            "are not plausible values."
+        )
+    return sums

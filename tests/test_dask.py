@@ -63,6 +63,24 @@ def test_grid_search_under_dask_backend_matches_sequential(client, events):
     assert search.cv_results_["mean_test_score"].min() > 0.9
 
 
+def test_seeded_fits_in_concurrent_threads_reproduce(events):
+    """In-process workers run fits in threads; each must still follow its own seed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = events
+
+    def fit(seed):
+        clf = PerInstanceClassifier(hidden_layer_sizes=(8,), batch_size=32, max_epochs=3,
+                                    early_stopping=False, random_state=seed)
+        return clf.fit(X, y).decision_function(X[:20])
+
+    sequential = [fit(seed) for seed in (0, 1)]
+    with ThreadPoolExecutor(2) as pool:
+        concurrent = list(pool.map(fit, (0, 1)))
+    for expected, got in zip(sequential, concurrent):
+        assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
 def test_score_ensembles_dask_matches_in_memory(client, events):
     X, y = events
     clf = PerInstanceClassifier(hidden_layer_sizes=(8,), max_epochs=1, early_stopping=False,

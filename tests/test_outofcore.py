@@ -55,6 +55,12 @@ class _RecordingArray:
         return self._array[key]
 
 
+def test_nested_list_is_one_array_and_list_of_arrays_is_chunks(fitted, ensembles):
+    expected = fitted.predict_ensemble_log_ratio(ensembles)
+    assert_allclose(score_ensembles(fitted, ensembles.tolist(), chunk_size=10), expected, **TOL)
+    assert_allclose(score_ensembles(fitted, [ensembles[:30], ensembles[30:]]), expected, **TOL)
+
+
 def test_reads_one_chunk_at_a_time(fitted, ensembles):
     source = _RecordingArray(ensembles)
     score_ensembles(fitted, source, chunk_size=10)

@@ -26,7 +26,7 @@ the ensemble AUC and FPR at TPR 0.5 on validation ensembles of the training N
 Command used for benchmarks/results/dilution::
 
     ensemblelr reproduce dilution --out benchmarks/results/dilution \
-        --data /work/shared/data/lhco_sr_features.npz
+        --data ../shared/data/lhco_sr_features.npz
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ reference rows need no training: ``exact`` (the optimum above) and ``exact_produ
 Command used for benchmarks/results/noniid::
 
     ensemblelr reproduce noniid --out benchmarks/results/noniid \
-        --data /work/shared/data/lhco_sr_features.npz
+        --data ../shared/data/lhco_sr_features.npz
 """
 
 from __future__ import annotations
