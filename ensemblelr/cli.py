@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args._argv = argv  # the command as typed, for results.json
     if getattr(args, "_missing", False):
         print(f"study {args.study!r} is not available in this version", file=sys.stderr)
         return 2

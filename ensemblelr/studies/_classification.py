@@ -21,13 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .._training import resolve_device
 from ..ensembles import make_ensembles
 from ..per_ensemble import PerEnsembleClassifier
 from ..per_instance import PerInstanceClassifier
-from ._common import format_table, plot_rocs, roc_summary, timed
+from ._common import (  # noqa: F401 (command_line, options_dict: re-exported for the studies)
+    QUICK_TARGETS,
+    add_run_arguments,
+    command_line,
+    format_table,
+    non_negative_int,
+    options_dict,
+    plot_rocs,
+    positive_int,
+    prepare_run,
+    roc_summary,
+    timed,
+)
 
 ARCHITECTURES = ("dense", "sorted", "deepsets", "logratio_sum")
 
@@ -97,58 +107,28 @@ class Outcome:
 
 
 def add_common_arguments(
-    parser: argparse.ArgumentParser, default_ensemble_size: int, default_out: str
+    parser: argparse.ArgumentParser, default_ensemble_size: int, study: str
 ) -> None:
-    """Options shared by the classification studies."""
+    """Options shared by the classification studies: -N and the options of every study."""
     parser.add_argument(
         "--ensemble-size", "-N", type=positive_int, default=default_ensemble_size, metavar="N",
         help=f"events per ensemble (default {default_ensemble_size})",
     )
-    parser.add_argument(
-        "--quick", action="store_true",
-        help="smoke run on small data with few epochs (well under a minute); numbers are not meaningful",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path(default_out), metavar="DIR",
-        help=f"directory for results.json and the figures (default {default_out})",
-    )
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=0, metavar="S", help="random seed (default 0)",
-    )
-    parser.add_argument(
-        "--device", default="cpu", help="torch device, e.g. cuda (default cpu)",
-    )
-    parser.add_argument(
-        "--threads", type=positive_int, default=None, metavar="T",
-        help="torch CPU threads (default: torch's choice)",
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output, only the table")
-
-
-def options_dict(args: argparse.Namespace) -> dict:
-    """The parsed command-line options, for results.json."""
-    return {key: value for key, value in vars(args).items() if not key.startswith("_")}
-
-
-def command_line(args: argparse.Namespace) -> str:
-    """An ``ensemblelr reproduce`` command that repeats this run, for results.json."""
-    parts = ["ensemblelr", "reproduce", str(args.study)]
-    for key, value in options_dict(args).items():
-        if key in ("command", "study") or value is None or value is False:
-            continue
-        option = "--" + key.replace("_", "-")
-        parts.append(option if value is True else f"{option} {value}")
-    return " ".join(parts)
+    add_run_arguments(parser, study)
 
 
 def prepare(args: argparse.Namespace) -> None:
     """Check the device (a one-line error, before any work) and set torch's thread count."""
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise SystemExit(f"ensemblelr reproduce {args.study}: error: {exc}") from None
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    prepare_run(args)
+
+
+def print_targets(checked: Sequence[dict], quick: bool) -> None:
+    """The target lines of a full run; in a --quick run only a note that they do not apply."""
+    if quick:
+        print(QUICK_TARGETS)
+    else:
+        print("targets (full run):")
+        print(targets_text(checked))
 
 
 def run_models(
@@ -314,16 +294,21 @@ def targets_text(checked: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_roc_figures(outcome: Outcome, out_dir: Path, title: str, ensemble_size: int) -> list[Path]:
-    """ROC curves at event level and at ensemble level (PNG files in ``out_dir``)."""
+def write_roc_figures(
+    outcome: Outcome, out_dir: Path, title: str, ensemble_size: int, suffix: str = ""
+) -> list[Path]:
+    """ROC curves at event level and at ensemble level (PNG files in ``out_dir``).
+
+    ``suffix`` ends each title, e.g. `` (quick)``.
+    """
     return [
         plot_rocs(
             {name: (outcome.y_events, score) for name, score in outcome.event_scores.items()},
-            Path(out_dir) / "roc_events.png", f"{title}: single events",
+            Path(out_dir) / "roc_events.png", f"{title}: single events{suffix}",
         ),
         plot_rocs(
             {name: (outcome.y_ensembles, score) for name, score in outcome.ensemble_scores.items()},
-            Path(out_dir) / "roc_ensembles.png", f"{title}: ensembles of N={ensemble_size}",
+            Path(out_dir) / "roc_ensembles.png", f"{title}: ensembles of N={ensemble_size}{suffix}",
         ),
     ]
 
@@ -357,26 +342,6 @@ _ARCH_NOTES = {
 
 def _plain(params: dict) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in params.items()}
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    return _bounded_int(text, 1, "a positive integer")
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    return _bounded_int(text, 0, "a non-negative integer")
-
-
-def _bounded_int(text: str, low: int, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
 
 
 def _silent(*args, **kwargs) -> None:

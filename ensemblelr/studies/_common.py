@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
+import shlex
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -14,6 +16,110 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from .. import __version__
+
+QUICK_LABEL = "  [--quick: smoke run, numbers not meaningful]"
+QUICK_TARGETS = "targets (full run only; skipped in --quick)"
+
+
+# ------------------------------------------------------------ shared command-line options
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _bounded_int(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _bounded_int(text, 0, "a non-negative integer")
+
+
+def _bounded_int(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def default_out(study: str) -> Path:
+    """Where a study writes when --out is not given: ``./ensemblelr-results/<study>``."""
+    return Path("ensemblelr-results") / study
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, study: str, *, device: bool = True) -> None:
+    """--quick, --out, --seed, --device, --threads and --quiet, the same in every study.
+
+    --seed and --threads are checked by the CLI (a one-line error), not by argparse.
+    """
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="smoke run on small data with few epochs; numbers are not meaningful",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=default_out(study), metavar="DIR",
+        help=f"directory for results.json and the figures (default ./{default_out(study)})",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    if device:
+        parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="T",
+        help="torch CPU threads (default: torch's choice)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output, only the tables")
+
+
+def add_max_epochs_argument(parser: argparse.ArgumentParser, what: str = "every model's") -> None:
+    parser.add_argument(
+        "--max-epochs", type=positive_int, default=None, metavar="E",
+        help=f"override {what} maximum number of epochs",
+    )
+
+
+def prepare_run(args: argparse.Namespace) -> None:
+    """Check --device (a one-line error, before any work) and set torch's thread count."""
+    device = getattr(args, "device", None)
+    if device is not None:
+        from .._training import resolve_device
+
+        try:
+            resolve_device(device)
+        except ValueError as exc:
+            study = getattr(args, "study", "")
+            raise SystemExit(f"ensemblelr reproduce {study}: error: {exc}") from None
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+
+
+def options_dict(args: argparse.Namespace) -> dict:
+    """The parsed command-line options, for results.json."""
+    return {key: value for key, value in vars(args).items() if not key.startswith("_")}
+
+
+def command_line(args: argparse.Namespace, study: str | None = None) -> str:
+    """An ``ensemblelr reproduce`` command that repeats this run (every option spelled out)."""
+    parts = ["ensemblelr", "reproduce", str(getattr(args, "study", None) or study)]
+    for key, value in options_dict(args).items():
+        if key in ("command", "study") or value is None or value is False:
+            continue
+        option = "--" + key.replace("_", "-")
+        parts.append(option if value is True else f"{option} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def run_record(args: argparse.Namespace, study: str) -> dict:
+    """The ``command`` (every option spelled out) and ``argv`` (as typed) fields of results.json."""
+    record = {"command": command_line(args, study)}
+    argv = getattr(args, "_argv", None)
+    if argv is not None:
+        record["argv"] = shlex.join(["ensemblelr", *argv])
+    return record
+
+
+def quick_suffix(args: argparse.Namespace) -> str:
+    """`` (quick)`` for figure titles of --quick runs, else empty."""
+    return " (quick)" if getattr(args, "quick", False) else ""
 
 
 def roc_summary(y_true, score) -> dict:

@@ -43,7 +43,16 @@ from torch.func import functional_call, grad, vmap
 
 from .._modules import DeepSetsNet, LogRatioSumNet
 from ..datasets import make_gaussian_events
-from ._common import format_table, write_results
+from ._common import (
+    QUICK_LABEL,
+    add_run_arguments,
+    format_table,
+    positive_int,
+    prepare_run,
+    quick_suffix,
+    run_record,
+    write_results,
+)
 
 SIZES = (1, 3, 10, 30)
 ARCHITECTURES = ("logratio_sum", "deepsets")
@@ -55,17 +64,21 @@ QUICK = dict(n_train_events=3_000, n_val_events=3_000, events_per_step=300, epoc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``ensemblelr reproduce dilution``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on small data with few epochs; numbers are not meaningful")
-    parser.add_argument("--out", type=Path, default=Path("ensemblelr-results/dilution"), metavar="DIR",
-                        help="directory for results.json and dilution.png")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    """Options of ``ensemblelr reproduce dilution``.
+
+    No --device: the hand-written training loop of this study runs on the CPU.
+    """
+    add_run_arguments(parser, "dilution", device=False)
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",
-                        help="LHCO .npz (X_train, y_train, X_val, y_val); Gaussian events without it")
-    parser.add_argument("--epochs", type=int, default=None, metavar="E", help="override the number of epochs")
-    parser.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
-    parser.add_argument("--quiet", "-q", action="store_true", help="only the final table")
+                        help="LHCO .npz (X_train, y_train, X_val, y_val); Gaussian events without it "
+                        "(no default file)")
+    parser.add_argument(
+        "--max-epochs", type=positive_int, default=None, metavar="E",
+        help=f"number of epochs of every run (default {FULL['epochs']}; {QUICK['epochs']} with --quick); "
+        "training has no early stopping",
+    )
+    # The old name of --max-epochs, kept working but not shown.
+    parser.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
 
 
 # ------------------------------------------------------------------ data
@@ -269,7 +282,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def plot(runs: list[dict], path: Path, dataset: str) -> Path:
+def plot(runs: list[dict], path: Path, dataset: str, title_suffix: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -303,7 +316,7 @@ def plot(runs: list[dict], path: Path, dataset: str) -> Path:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     axes[1, 1].legend(fontsize=6)
-    fig.suptitle(f"Gradient dilution ({dataset}): same events, same optimizer steps")
+    fig.suptitle(f"Gradient dilution ({dataset}): same events, same optimizer steps{title_suffix}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -321,17 +334,21 @@ COLUMNS = [
 
 def run(args: argparse.Namespace) -> dict:
     """Run the study, print a table, write results.json and dilution.png under ``args.out``."""
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
+    prepare_run(args)
     config = dict(QUICK if args.quick else FULL)
-    if args.epochs is not None:
+    epochs = getattr(args, "max_epochs", None)
+    if epochs is None and getattr(args, "epochs", None) is not None:
         if args.epochs < 1:
             raise ValueError(f"--epochs must be positive, got {args.epochs}.")
-        config["epochs"] = args.epochs
+        epochs = args.epochs
+    if epochs is not None:
+        config["epochs"] = epochs
     data_path = args.data
     if data_path is not None and not Path(data_path).is_file():
         print(f"data file {data_path} not found; using Gaussian events instead")
         data_path = None
+    elif data_path is not None:
+        print(f"using data file {data_path}", flush=True)
     start = time.perf_counter()
     X_train, y_train, X_val, y_val, dataset = load_events(data_path, config, args.seed)
     data, steps = prepare(X_train, y_train, X_val, y_val, config, args.seed)
@@ -340,11 +357,15 @@ def run(args: argparse.Namespace) -> dict:
         for size in SIZES:
             runs.append(train_run(arch, size, data, config, steps, args.seed, verbose=not args.quiet))
     rows = summarize(runs)
+    if args.quick:
+        print(QUICK_LABEL.strip())
     print(format_table(rows, COLUMNS))
     out = Path(args.out)
-    figure = plot(runs, out / "dilution.png", dataset)
+    figure = plot(runs, out / "dilution.png", dataset, quick_suffix(args))
     results = {
         "study": "dilution",
+        **run_record(args, "dilution"),
+        "quick": bool(args.quick),
         "dataset": dataset,
         "config": config,
         "steps_per_epoch": steps,
@@ -355,5 +376,5 @@ def run(args: argparse.Namespace) -> dict:
         "total_seconds": time.perf_counter() - start,
     }
     path = write_results(out, results)
-    print(f"wrote {path} and {figure}")
+    print(f"wrote {path} and {figure} in {results['total_seconds']:.0f} s")
     return results

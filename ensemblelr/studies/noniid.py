@@ -41,12 +41,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.special import log_expit
 
 from ..per_ensemble import PerEnsembleClassifier
 from ..per_instance import PerInstanceClassifier
-from ._common import format_table, roc_summary, write_results
+from ._common import (
+    QUICK_LABEL,
+    add_max_epochs_argument,
+    add_run_arguments,
+    format_table,
+    prepare_run,
+    quick_suffix,
+    roc_summary,
+    run_record,
+    write_results,
+)
 
 SHIFTS = (0.0, 0.1, 0.3)
 MU_SIGNAL, MU_BACKGROUND = 0.1, -0.1
@@ -68,15 +77,11 @@ QUICK = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``ensemblelr reproduce noniid``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on small data with few epochs; numbers are not meaningful")
-    parser.add_argument("--out", type=Path, default=Path("ensemblelr-results/noniid"), metavar="DIR",
-                        help="directory for results.json and the figure")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    add_run_arguments(parser, "noniid")
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",
-                        help="LHCO .npz (X_train, y_train, X_val, y_val); part (b) is skipped without it")
-    parser.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
-    parser.add_argument("--quiet", "-q", action="store_true", help="only the final tables")
+                        help="LHCO .npz (X_train, y_train, X_val, y_val); part (b) is skipped without it "
+                        "(no default file)")
+    add_max_epochs_argument(parser)
 
 
 # ------------------------------------------------------------------ data
@@ -154,9 +159,10 @@ def _metrics(y, log_ratio) -> dict:
 
 
 # ---------------------------------------------------------------- models
-def fit_and_score(E_train, y_train, E_test, net: dict, seed: int, verbose: bool) -> dict:
+def fit_and_score(E_train, y_train, E_test, net: dict, seed: int, verbose: bool, device: str = "cpu") -> dict:
     """Train the three models on the same events; return test ensemble log ratios and timings."""
-    common = dict(max_epochs=net["max_epochs"], n_iter_no_change=net["patience"], random_state=seed)
+    common = dict(max_epochs=net["max_epochs"], n_iter_no_change=net["patience"], random_state=seed,
+                  device=device)
     events = E_train.reshape(-1, E_train.shape[-1])
     event_labels = np.repeat(y_train, E_train.shape[1])
     scores, info = {}, {}
@@ -191,7 +197,7 @@ def _rows(part: str, size: int, shift: float, y_test, scores: dict, info: dict) 
     return rows
 
 
-def run_gaussian(config: dict, net: dict, seed: int, verbose: bool) -> list[dict]:
+def run_gaussian(config: dict, net: dict, seed: int, verbose: bool, device: str = "cpu") -> list[dict]:
     rows = []
     for size in config["sizes"]:
         for k, shift in enumerate(SHIFTS):
@@ -201,7 +207,7 @@ def run_gaussian(config: dict, net: dict, seed: int, verbose: bool) -> list[dict
             E_test, y_test = gaussian_ensembles(config["n_test_ensembles"] // 2, size, shift, rng)
             if verbose:
                 print(f"  gaussian N={size} s={shift}", flush=True)
-            fitted = fit_and_score(E_train, y_train, E_test, net, seed, verbose)
+            fitted = fit_and_score(E_train, y_train, E_test, net, seed, verbose, device)
             scores = {
                 "exact": exact_gaussian_log_ratio(E_test, shift),
                 "exact_product": exact_gaussian_product(E_test, shift),
@@ -223,7 +229,9 @@ def load_npz(path: Path):
                 data["X_val"].astype(np.float64), data["y_val"].astype(int))
 
 
-def run_lhco(path: Path, config: dict, net: dict, seed: int, verbose: bool) -> list[dict]:
+def run_lhco(
+    path: Path, config: dict, net: dict, seed: int, verbose: bool, device: str = "cpu"
+) -> list[dict]:
     X_train, y_train, X_val, y_val = load_npz(path)
     if config["max_train_events"] is not None:
         pick = np.random.default_rng(seed).permutation(len(y_train))[: config["max_train_events"]]
@@ -237,7 +245,7 @@ def run_lhco(path: Path, config: dict, net: dict, seed: int, verbose: bool) -> l
             E_test, ye_test = _balanced(E_test, ye_test, config["n_test_ensembles"] // 2, rng)
             if verbose:
                 print(f"  lhco N={size} s={shift}", flush=True)
-            fitted = fit_and_score(E_train, ye_train, E_test, net, seed, verbose)
+            fitted = fit_and_score(E_train, ye_train, E_test, net, seed, verbose, device)
             rows += _rows("lhco", size, shift, ye_test, fitted["scores"], fitted["info"])
     return rows
 
@@ -270,7 +278,7 @@ def gains(rows: list[dict]) -> list[dict]:
     return out
 
 
-def plot(rows: list[dict], path: Path) -> Path:
+def plot(rows: list[dict], path: Path, title_suffix: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -294,7 +302,7 @@ def plot(rows: list[dict], path: Path) -> Path:
                                 label=f"{name} N={size}", markersize=4)
             ax.set_xlabel("per-ensemble shift sd s")
             ax.set_ylabel("AUC" if metric == "auc" else "ensemble log-loss (nats)")
-            ax.set_title(f"{part}: {metric}")
+            ax.set_title(f"{part}: {metric}{title_suffix}")
             ax.grid(alpha=0.3)
         axes[i, 0].legend(fontsize=6)
     fig.tight_layout()
@@ -319,34 +327,39 @@ GAIN_COLUMNS = [
 
 def run(args: argparse.Namespace) -> dict:
     """Run the study, print the tables, write results.json and noniid.png under ``args.out``."""
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    config = QUICK if args.quick else FULL
+    prepare_run(args)
+    config = dict(QUICK if args.quick else FULL)
+    max_epochs = getattr(args, "max_epochs", None)
+    if max_epochs is not None:
+        for key in ("gaussian_net", "lhco_net"):
+            config[key] = {**config[key], "max_epochs": max_epochs}
     verbose = not args.quiet
+    device = getattr(args, "device", "cpu")
     start = time.perf_counter()
-    rows = run_gaussian(config["gaussian"], config["gaussian_net"], args.seed, verbose)
+    rows = run_gaussian(config["gaussian"], config["gaussian_net"], args.seed, verbose, device)
     lhco_note = None
     if args.data is None:
         lhco_note = "skipped: no --data given (LHCO features .npz)"
     elif not Path(args.data).is_file():
         lhco_note = f"skipped: data file {args.data} not found"
     else:
-        rows += run_lhco(args.data, config["lhco"], config["lhco_net"], args.seed, verbose)
+        print(f"LHCO part (b): using data file {args.data}", flush=True)
+        rows += run_lhco(args.data, config["lhco"], config["lhco_net"], args.seed, verbose, device)
     if lhco_note:
         print(f"LHCO part (b) {lhco_note}")
     gain_rows = gains(rows)
+    if args.quick:
+        print(QUICK_LABEL.strip())
     print(format_table(rows, COLUMNS))
     print()
     print("Per-ensemble model minus per-instance product (positive = per-ensemble better):")
     print(format_table(gain_rows, GAIN_COLUMNS))
     out = Path(args.out)
-    figure = plot(rows, out / "noniid.png")
+    figure = plot(rows, out / "noniid.png", quick_suffix(args))
     results = {
         "study": "noniid",
-        "command": "ensemblelr reproduce noniid " + " ".join(
-            (["--quick"] if args.quick else []) + [f"--out {args.out}", f"--seed {args.seed}"]
-            + ([f"--data {args.data}"] if args.data else [])
-        ),
+        **run_record(args, "noniid"),
+        "quick": bool(args.quick),
         "config": {k: v for k, v in config.items()},
         "shifts": list(SHIFTS),
         "lhco": lhco_note or "run",
@@ -356,5 +369,5 @@ def run(args: argparse.Namespace) -> dict:
         "total_seconds": time.perf_counter() - start,
     }
     path = write_results(out, results)
-    print(f"wrote {path} and {figure}")
+    print(f"wrote {path} and {figure} in {results['total_seconds']:.0f} s")
     return results

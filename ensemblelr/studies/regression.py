@@ -1,6 +1,6 @@
 """Regression study: measuring a parameter shared by the events of an ensemble.
 
-``ensemblelr reproduce regression [--quick] [--out DIR] [--seed S] [--data NPZ]``
+``ensemblelr reproduce regression [--quick] [--out DIR] [--seed S] [--data PATH] ...``
 
 1. Gaussian mean (the paper's regression example): events N(theta, 1), theta ~ U(-0.5, 0.5),
    N = 100 events per ensemble. theta is estimated by
@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.optimize import minimize_scalar
 from scipy.stats import chi2, norm
 
@@ -44,7 +43,17 @@ from ..datasets import make_gaussian_regression
 from ..ensembles import make_mixture_ensembles
 from ..per_instance import PerInstanceClassifier
 from ..regression import ParametrizedRegressor, PerEnsembleRegressor
-from ._common import format_table, timed, write_results
+from ._common import (
+    QUICK_LABEL,
+    QUICK_TARGETS,
+    add_max_epochs_argument,
+    add_run_arguments,
+    format_table,
+    prepare_run,
+    run_record,
+    timed,
+    write_results,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "lhco_sr_features.npz"
 THETA_RANGE = (-0.5, 0.5)
@@ -68,47 +77,66 @@ SETTINGS = {
     "full": dict(
         param_train_ensembles=3000, param_epochs=20, direct_train_ensembles=50_000, direct_epochs=30,
         deepsets=True, test_ensembles=2000, bias_ensembles=300, lhco_copies=8, lhco_param_epochs=20,
-        lhco_classifier_epochs=30, lhco_test_ensembles=300,
+        lhco_classifier_epochs=30, lhco_test_ensembles=300, deepsets_epochs=15,
     ),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute), for smoke tests")
-    parser.add_argument("--out", type=Path, default=Path("results/regression"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data generation and training")
+    """Options of ``ensemblelr reproduce regression``."""
+    add_run_arguments(parser, "regression")
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="LHCO features .npz (X_train, y_train, X_val, y_val)"
+        "--data", type=Path, default=DEFAULT_DATA, metavar="PATH",
+        help=f"LHCO features .npz (X_train, y_train, X_val, y_val) for part 2 (default {DEFAULT_DATA}; "
+        "part 2 is skipped when the file is absent)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_max_epochs_argument(parser, "every network's")
+
+
+EPOCH_SETTINGS = ("param_epochs", "direct_epochs", "deepsets_epochs", "lhco_param_epochs",
+                  "lhco_classifier_epochs")
 
 
 def run(args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
+    prepare_run(args)
     mode = "quick" if args.quick else "full"
-    settings = SETTINGS[mode]
+    settings = dict(SETTINGS[mode])
+    max_epochs = getattr(args, "max_epochs", None)
+    if max_epochs is not None:
+        settings.update({key: max_epochs for key in EPOCH_SETTINGS if key in settings})
+    settings["device"] = getattr(args, "device", "cpu")
+    settings["verbose"] = not getattr(args, "quiet", False)
+    settings["quick"] = bool(args.quick)
     start = time.perf_counter()
     results = {
         "study": "regression",
-        "command": _command_line(args),
+        **run_record(args, "regression"),
+        "quick": bool(args.quick),
         "mode": mode,
         "seed": args.seed,
         "settings": settings,
         "gaussian": gaussian_study(settings, args.seed, args.out),
-        "lhco": lhco_study(settings, args.seed, args.out, args.data),
+        "lhco": lhco_study(settings, args.seed, args.out, args.data,
+                           default_data=Path(args.data) == DEFAULT_DATA),
     }
     results["total_seconds"] = time.perf_counter() - start
     path = write_results(args.out, results)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {path} in {results['total_seconds']:.0f} s")
     return results
 
 
-def _command_line(args) -> str:
-    parts = ["ensemblelr reproduce regression"]
-    if args.quick:
-        parts.append("--quick")
-    parts += [f"--out {args.out}", f"--seed {args.seed}", f"--data {args.data}"]
-    return " ".join(parts)
+def _targets(targets: dict, settings: dict) -> dict:
+    """Print the target checks; in a --quick run only a note, and the checks are recorded as None."""
+    if settings.get("quick"):
+        print(QUICK_TARGETS)
+        return dict.fromkeys(targets)
+    print("targets:", ", ".join(f"{key}: {'met' if ok else 'MISSED'}" for key, ok in targets.items()))
+    return targets
+
+
+def _say(settings: dict, text: str) -> None:
+    if settings.get("verbose", True):
+        print(text, flush=True)
 
 
 # ---------------------------------------------------------------------------- Gaussian
@@ -136,26 +164,29 @@ def gaussian_study(settings: dict, seed: int, out: Path) -> dict:
     E_train, theta_train = make_gaussian_regression(
         settings["param_train_ensembles"], N, PARAM_TRAIN_RANGE, random_state=rng
     )
+    device = settings.get("device", "cpu")
     param = ParametrizedRegressor(
         theta_bounds=THETA_RANGE, max_epochs=settings["param_epochs"], early_stopping=False,
-        random_state=seed,
+        random_state=seed, device=device,
     )
     timing: dict = {}
+    _say(settings, f"Gaussian mean: training ParametrizedRegressor on {len(E_train) * N} events")
     with timed(timing, "mle_train_seconds"):
         param.fit(E_train.reshape(-1, 1), np.repeat(theta_train, N))
 
     direct_models = {"direct_dense": PerEnsembleRegressor(
-        architecture="dense", max_epochs=settings["direct_epochs"], random_state=seed,
+        architecture="dense", max_epochs=settings["direct_epochs"], random_state=seed, device=device,
     )}
     if settings["deepsets"]:
         direct_models["direct_deepsets"] = PerEnsembleRegressor(
-            architecture="deepsets", Phi_sizes=(32, 32), F_sizes=(32,), max_epochs=15,
-            random_state=seed,
+            architecture="deepsets", Phi_sizes=(32, 32), F_sizes=(32,),
+            max_epochs=settings.get("deepsets_epochs", 15), random_state=seed, device=device,
         )
     E_direct, theta_direct = draw(settings["direct_train_ensembles"])
     for name, model in direct_models.items():
         # Deep Sets costs ~ensemble_size times more per ensemble; it gets a fifth of the data.
         n_use = len(E_direct) if name == "direct_dense" else len(E_direct) // 5
+        _say(settings, f"Gaussian mean: training {name} on {n_use} ensembles")
         with timed(timing, f"{name}_train_seconds"):
             model.fit(E_direct[:n_use], theta_direct[:n_use])
 
@@ -208,9 +239,11 @@ def gaussian_study(settings: dict, seed: int, out: Path) -> dict:
     }
     bins = np.linspace(*THETA_RANGE, 11)
     calibration = _calibration(theta_test, estimates, bins)
-    figure = _plot_calibration(calibration, bins, out / "gaussian_calibration.png")
+    quick = settings.get("quick", False)
+    figure = _plot_calibration(calibration, bins, Path(out) / "gaussian_calibration.png", quick)
 
-    print(f"\nGaussian mean, N={N}: RMSE (Cramer-Rao bound {1 / np.sqrt(N):.3f}) and bias")
+    print(f"\nGaussian mean, N={N}: RMSE (Cramer-Rao bound {1 / np.sqrt(N):.3f}) and bias"
+          + (QUICK_LABEL if quick else ""))
     print(format_table(rows, [
         ("method", "method", ""), ("rmse", "RMSE", ".4f"), ("rmse_over_exact_mle", "/exact MLE", ".3f"),
         ("bias_at_-0.4", "bias@-0.4", "+.4f"), ("bias_at_+0.0", "bias@0", "+.4f"),
@@ -229,7 +262,7 @@ def gaussian_study(settings: dict, seed: int, out: Path) -> dict:
         ),
         "coverage_68_within_0.64_0.72": bool(0.64 <= coverage["coverage_interior"] <= 0.72),
     }
-    print("targets:", ", ".join(f"{key}: {'met' if ok else 'MISSED'}" for key, ok in targets.items()))
+    targets = _targets(targets, settings)
     return {
         "targets": targets,
         "ensemble_size": N,
@@ -261,7 +294,7 @@ def _calibration(truth: np.ndarray, estimates: dict, bins: np.ndarray) -> dict:
     return table
 
 
-def _plot_calibration(calibration: dict, bins: np.ndarray, path: Path) -> str:
+def _plot_calibration(calibration: dict, bins: np.ndarray, path: Path, quick: bool = False) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,7 +311,7 @@ def _plot_calibration(calibration: dict, bins: np.ndarray, path: Path) -> str:
     ax.plot(bins[[0, -1]], bins[[0, -1]], "k--", lw=1, label="ideal")
     ax.set_xlabel("true theta")
     ax.set_ylabel("mean estimate (error bars: spread)")
-    ax.set_title("Gaussian mean, N=100 events per ensemble")
+    ax.set_title(f"Gaussian mean, N={ENSEMBLE_SIZE} events per ensemble" + (" (quick)" if quick else ""))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -343,12 +376,15 @@ def _plugin_mle(log_lr: np.ndarray, mu_max: float) -> np.ndarray:
     return estimates
 
 
-def lhco_study(settings: dict, seed: int, out: Path, data: Path) -> dict:
+def lhco_study(settings: dict, seed: int, out: Path, data: Path, default_data: bool = False) -> dict:
     data = Path(data)
+    which = "default data file" if default_data else "data file"
     if not data.exists():
-        message = f"LHCO study skipped: data file {data} not found (pass --data)."
+        message = f"LHCO study skipped: {which} {data} not found (pass --data)."
         print(f"\n{message}")
         return {"skipped": message}
+    print(f"\nLHCO study: using {which} {data}" + (" (pass --data to change)" if default_data else ""),
+          flush=True)
     rng = np.random.RandomState(seed + 1)
     with np.load(data) as npz:
         X_train, y_train = npz["X_train"].astype(np.float64), npz["y_train"]
@@ -359,13 +395,17 @@ def lhco_study(settings: dict, seed: int, out: Path, data: Path) -> dict:
     X_pairs, mu_pairs = _mu_pairs(
         X_train[y_train == 1], X_train[y_train == 0], MU_TRAIN_MAX, settings["lhco_copies"], rng
     )
+    device = settings.get("device", "cpu")
     param = ParametrizedRegressor(
         theta_bounds=(0.0, MU_TRAIN_MAX), max_epochs=settings["lhco_param_epochs"], early_stopping=False,
-        random_state=seed,
+        random_state=seed, device=device,
     )
+    _say(settings, f"LHCO: training ParametrizedRegressor on {len(X_pairs)} (event, mu) pairs")
     with timed(timing, "parametrized_train_seconds"):
         param.fit(X_pairs, mu_pairs)
-    classifier = PerInstanceClassifier(max_epochs=settings["lhco_classifier_epochs"], random_state=seed)
+    classifier = PerInstanceClassifier(max_epochs=settings["lhco_classifier_epochs"], random_state=seed,
+                                       device=device)
+    _say(settings, f"LHCO: training PerInstanceClassifier on {len(X_train)} events")
     with timed(timing, "classifier_train_seconds"):
         classifier.fit(X_train, y_train)
 
@@ -390,8 +430,10 @@ def lhco_study(settings: dict, seed: int, out: Path, data: Path) -> dict:
         entry["counting_rmse"] = float(np.sqrt(mu * (1 - mu) / N))
         rows.append(entry)
         per_mu[f"{mu:.2f}"] = entry
-    figure = _plot_mu(rows, out / "lhco_mu_calibration.png")
-    print(f"\nLHCO signal fraction, N={N} events per ensemble, {settings['lhco_test_ensembles']} per mu")
+    quick = settings.get("quick", False)
+    figure = _plot_mu(rows, Path(out) / "lhco_mu_calibration.png", quick)
+    print(f"\nLHCO signal fraction, N={N} events per ensemble, {settings['lhco_test_ensembles']} per mu"
+          + (QUICK_LABEL if quick else ""))
     print(format_table(rows, [
         ("mu", "mu", ".2f"), ("parametrized_bias", "param bias", "+.4f"),
         ("parametrized_rmse", "param RMSE", ".4f"), ("plugin_bias", "plug-in bias", "+.4f"),
@@ -401,7 +443,7 @@ def lhco_study(settings: dict, seed: int, out: Path, data: Path) -> dict:
         name: float(max(abs(row[f"{name}_bias"]) for row in rows)) for name in ("parametrized", "plugin")
     }
     targets = {f"{name}_abs_bias_le_0.01_every_mu": bool(v <= 0.01) for name, v in max_abs_bias.items()}
-    print("targets:", ", ".join(f"{key}: {'met' if ok else 'MISSED'}" for key, ok in targets.items()))
+    targets = _targets(targets, settings)
     return {
         "targets": targets,
         "data": str(data),
@@ -416,7 +458,7 @@ def lhco_study(settings: dict, seed: int, out: Path, data: Path) -> dict:
     }
 
 
-def _plot_mu(rows: list[dict], path: Path) -> str:
+def _plot_mu(rows: list[dict], path: Path, quick: bool = False) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -430,7 +472,7 @@ def _plot_mu(rows: list[dict], path: Path) -> str:
     ax.plot([0, mu.max()], [0, mu.max()], "k--", lw=1, label="ideal")
     ax.set_xlabel("true signal fraction mu")
     ax.set_ylabel("mean estimate (error bars: spread)")
-    ax.set_title("LHCO R&D, N=100 events per ensemble")
+    ax.set_title(f"LHCO R&D, N={ENSEMBLE_SIZE} events per ensemble" + (" (quick)" if quick else ""))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
