@@ -57,17 +57,21 @@ class EventLogRatioMixin:
         check_is_fitted(self)
         return self._event_log_ratio(X)
 
+    def _logit(self, X) -> np.ndarray:
+        """Logit under the training class balance; models that have it directly override this."""
+        return self.decision_function(X) + self.log_prior_odds_
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities under the training class balance, shape (n_events, 2)."""
-        return log_ratio_to_proba(self.decision_function(X) + self.log_prior_odds_, prior=0.5)
+        return log_ratio_to_proba(self._logit(X), prior=0.5)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Log of :meth:`predict_proba`, accurate where probabilities round to 0 or 1."""
-        return logit_to_log_proba(self.decision_function(X) + self.log_prior_odds_)
+        return logit_to_log_proba(self._logit(X))
 
     def predict(self, X) -> np.ndarray:
         """Most probable class under the training class balance, shape (n_events,)."""
-        logit = self.decision_function(X) + self.log_prior_odds_
+        logit = self._logit(X)  # first, so that an unfitted model raises NotFittedError
         return self.classes_[(logit > 0).astype(int)]
 
     def predict_ensemble_log_ratio(self, E, mask=None) -> np.ndarray:

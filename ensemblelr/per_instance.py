@@ -8,6 +8,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PREDICT_CHUNK_EVENTS, TorchEstimatorBase
+from ._event_wrapper import EventLogRatioMixin
 from ._modules import EventNet, check_activation
 from ._training import TensorBatchDataset, run_in_chunks
 from ._validation import (
@@ -18,7 +19,6 @@ from ._validation import (
     check_sample_weight,
     input_ndim,
 )
-from .logratio import log_ratio_to_proba, logit_to_log_proba
 
 
 def class_log_odds(y01: np.ndarray, weight: np.ndarray) -> float:
@@ -57,7 +57,7 @@ def ensemble_event_sum(module, n_events_per_ensemble: int):
     return function
 
 
-class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
+class PerInstanceClassifier(EventLogRatioMixin, ClassifierMixin, TorchEstimatorBase):
     """Per-event classifier whose logit estimates the per-event log likelihood ratio.
 
     A dense network ``f(x)`` is trained with binary cross-entropy (or the MLC loss)
@@ -230,18 +230,8 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
         """
         return self._logit(X) - self.log_prior_odds_
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities under the training class balance, shape (n_events, 2)."""
-        return log_ratio_to_proba(self._logit(X), prior=0.5)
-
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log of :meth:`predict_proba`, accurate where probabilities round to 0 or 1."""
-        return logit_to_log_proba(self._logit(X))
-
-    def predict(self, X) -> np.ndarray:
-        """Most probable class under the training class balance, shape (n_events,)."""
-        logit = self._logit(X)
-        return self.classes_[(logit > 0).astype(int)]
+    def _event_log_ratio(self, X) -> np.ndarray:
+        return self.decision_function(X)
 
     # ------------------------------------------------------------- ensembles
     def predict_ensemble_log_ratio(self, E, mask=None) -> np.ndarray:
@@ -267,20 +257,3 @@ class PerInstanceClassifier(ClassifierMixin, TorchEstimatorBase):
         summed = run_in_chunks(ensemble_event_sum(module, n_events), [E, mask], chunk, self._device, module)
         counts = n_events if mask is None else mask.sum(axis=1)
         return summed - counts * self.log_prior_odds_
-
-    def predict_ensemble_proba(self, E, prior: float = 0.5, mask=None) -> np.ndarray:
-        """Probability that each ensemble is signal, for a prior signal probability.
-
-        Parameters
-        ----------
-        E : array-like of shape (n_ensembles, ensemble_size, n_features)
-        prior : float in (0, 1), default=0.5
-            Prior probability that an ensemble is signal.
-        mask : array-like of bool of shape (n_ensembles, ensemble_size), optional
-
-        Returns
-        -------
-        proba : ndarray of shape (n_ensembles, 2)
-            ``sigmoid(sum_i log LR(x_i) + log prior odds)`` and its complement.
-        """
-        return log_ratio_to_proba(self.predict_ensemble_log_ratio(E, mask), prior=prior)
