@@ -79,6 +79,11 @@ class PerInstanceClassifier(EventLogRatioMixin, ClassifierMixin, TorchEstimatorB
         log prior odds.
     lr : float, default=1e-3
         Adam learning rate.
+    lr_schedule : {"plateau", "cosine", "constant"}, default="plateau"
+        Learning-rate schedule. ``"plateau"`` divides the rate by 5 after 3 epochs
+        without improvement of the validation loss; it removes the final-iterate noise
+        of Adam, which at a constant rate exceeds the statistical error of the learned
+        log ratio on unbalanced classes. ``"cosine"`` anneals to zero over ``max_epochs``.
     batch_size : int, default=512
     max_epochs : int, default=100
     early_stopping : bool, default=True
@@ -125,6 +130,7 @@ class PerInstanceClassifier(EventLogRatioMixin, ClassifierMixin, TorchEstimatorB
         activation="silu",
         loss="bce",
         lr=1e-3,
+        lr_schedule="plateau",
         batch_size=512,
         max_epochs=100,
         early_stopping=True,
@@ -140,6 +146,7 @@ class PerInstanceClassifier(EventLogRatioMixin, ClassifierMixin, TorchEstimatorB
         self.activation = activation
         self.loss = loss
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping

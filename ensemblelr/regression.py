@@ -21,10 +21,8 @@ from scipy.special import logsumexp
 from scipy.stats import chi2
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import LRScheduler
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ._base import PREDICT_CHUNK_EVENTS, TorchEstimatorBase
+from ._base import PREDICT_CHUNK_EVENTS, TorchEstimatorBase, check_lr_schedule
 from ._modules import DeepSetsNet, EventNet, FlatEnsembleNet, check_activation
 from ._training import TensorBatchDataset, run_in_chunks
 from ._validation import (
@@ -114,18 +112,6 @@ def _check_theta_bounds(bounds, n_params: int) -> np.ndarray | None:
     if not np.isfinite(array).all() or not (array[:, 0] < array[:, 1]).all():
         raise ValueError(f"theta_bounds must be finite with low < high for every parameter, got {bounds!r}.")
     return array
-
-
-def _check_lr_schedule(schedule) -> None:
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {schedule!r}.")
-
-
-def _schedule_callbacks(schedule: str, max_epochs: int) -> list:
-    """A cosine learning-rate annealing over ``max_epochs`` (nothing for ``"constant"``)."""
-    if schedule == "constant":
-        return []
-    return [("lr_schedule", LRScheduler(CosineAnnealingLR, T_max=max_epochs))]
 
 
 def _parabolic_peak(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -232,7 +218,7 @@ class ParametrizedRegressor(RegressorMixin, TorchEstimatorBase):
         its maximum and curvature; ReLU networks are piecewise linear in theta.
     lr : float, default=3e-3
         Initial Adam learning rate.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
         ``"cosine"`` anneals the learning rate to zero over ``max_epochs``. The summed
         log likelihood of N events amplifies coherent per-event errors N-fold, and
         annealing removes most of the residual optimizer noise. On the Gaussian study
@@ -310,9 +296,6 @@ standardize, device, random_state, verbose, **skorch_kwargs
         self.verbose = verbose
         self._store_skorch_kwargs(skorch_kwargs)
 
-    def _extra_callbacks(self) -> list:
-        return _schedule_callbacks(self.lr_schedule, self.max_epochs)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -350,7 +333,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
             raise ValueError(f"n_grid must be at least 3, got {n_grid}.")
         hidden = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         check_activation(self.activation)
-        _check_lr_schedule(self.lr_schedule)
+        check_lr_schedule(self.lr_schedule)
         self._check_training_params()
         n_params = theta.shape[1]
         if n_grid**n_params > MAX_GRID_POINTS:
@@ -684,7 +667,7 @@ class PerEnsembleRegressor(RegressorMixin, TorchEstimatorBase):
     activation : str, default="silu"
     standardize_target : bool, default=True
         Regress the standardized theta (training mean and standard deviation).
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
         As for :class:`ParametrizedRegressor`.
     lr, batch_size, max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
 standardize, device, random_state, verbose, **skorch_kwargs
@@ -751,9 +734,6 @@ standardize, device, random_state, verbose, **skorch_kwargs
         tags.non_deterministic = self.random_state is None
         return tags
 
-    def _extra_callbacks(self) -> list:
-        return _schedule_callbacks(self.lr_schedule, self.max_epochs)
-
     def _padding_allowed(self) -> bool:
         return self.architecture == "deepsets"
 
@@ -769,7 +749,7 @@ standardize, device, random_state, verbose, **skorch_kwargs
         if self.pooling not in ("sum", "mean"):
             raise ValueError(f"pooling must be 'sum' or 'mean', got {self.pooling!r}.")
         check_activation(self.activation)
-        _check_lr_schedule(self.lr_schedule)
+        check_lr_schedule(self.lr_schedule)
         self._check_training_params()
 
     def fit(self, X, y, sample_weight=None):
