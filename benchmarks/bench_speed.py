@@ -160,6 +160,7 @@ def bench_training(cfg: dict, threads: int) -> list[dict]:
             PerInstanceClassifier(
                 hidden_layer_sizes=(64, 64, 64), activation="silu", batch_size=batch_size,
                 max_epochs=cfg["train_epochs"], early_stopping=False, random_state=0,
+                lr_schedule="constant",  # the reference loop keeps a constant rate too
             ).fit(X, y)
 
         def reference(batch_size=batch_size):
