@@ -56,6 +56,20 @@ TABLE_COLUMNS = (
 )
 DELTA_COLUMN = ("delta_auc", "AUC-optimum", "+.4f")
 
+# Model settings shared by the Gaussian and LHCO studies (full runs and --quick smoke runs).
+FULL_MODELS = {
+    "per_instance": dict(hidden_layer_sizes=(64, 64, 64), lr=1e-3, batch_size=512, max_epochs=100,
+                         n_iter_no_change=10),
+    "per_ensemble": dict(hidden_layer_sizes=(64, 64, 64), Phi_sizes=(64, 64, 64), F_sizes=(64, 64),
+                         lr=1e-3, batch_size=128, max_epochs=100, n_iter_no_change=10),
+}
+QUICK_MODELS = {
+    "per_instance": dict(hidden_layer_sizes=(16, 16), batch_size=256, max_epochs=3),
+    "per_ensemble": dict(hidden_layer_sizes=(16, 16), Phi_sizes=(16, 16), F_sizes=(16,), batch_size=64,
+                         max_epochs=3),
+}
+
+
 
 @dataclass
 class Setup:

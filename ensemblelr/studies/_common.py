@@ -199,6 +199,18 @@ def timed(record: dict, key: str = "train_seconds"):
     record[key] = time.perf_counter() - start
 
 
+def save_figure(fig, path: Path | str) -> Path:
+    """Lay out, write (as PNG at 120 dpi, creating folders) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path | str, title: str) -> Path:
     """ROC curves in the paper's style: signal efficiency vs 1 / background efficiency.
 
@@ -222,9 +234,5 @@ def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path | str
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return path

@@ -51,6 +51,7 @@ from ._common import (
     prepare_run,
     quick_suffix,
     run_record,
+    save_figure,
     write_results,
 )
 
@@ -317,10 +318,7 @@ def plot(runs: list[dict], path: Path, dataset: str, title_suffix: str = "") -> 
     axes[0, 0].legend(fontsize=7)
     axes[1, 1].legend(fontsize=6)
     fig.suptitle(f"Gradient dilution ({dataset}): same events, same optimizer steps{title_suffix}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return path
 
 

@@ -16,6 +16,8 @@ import numpy as np
 from ..datasets import gaussian_log_ratio, make_gaussian_events
 from ._classification import (
     ARCHITECTURES,
+    FULL_MODELS,
+    QUICK_MODELS,
     Setup,
     add_common_arguments,
     check_targets,
@@ -27,7 +29,14 @@ from ._classification import (
     run_models,
     write_roc_figures,
 )
-from ._common import QUICK_LABEL, add_max_epochs_argument, quick_suffix, run_record, write_results
+from ._common import (
+    QUICK_LABEL,
+    add_max_epochs_argument,
+    quick_suffix,
+    run_record,
+    save_figure,
+    write_results,
+)
 
 SIGNAL_MEAN, BACKGROUND_MEAN = 0.1, -0.1
 
@@ -37,17 +46,12 @@ SIGNAL_MEAN, BACKGROUND_MEAN = 0.1, -0.1
 FULL = {
     "n_events": 100_000,
     "n_test": 200_000,
-    "per_instance": dict(hidden_layer_sizes=(64, 64, 64), lr=1e-3, batch_size=512, max_epochs=100,
-                         n_iter_no_change=10),
-    "per_ensemble": dict(hidden_layer_sizes=(64, 64, 64), Phi_sizes=(64, 64, 64), F_sizes=(64, 64),
-                         lr=1e-3, batch_size=128, max_epochs=100, n_iter_no_change=10),
+    **FULL_MODELS,
 }
 QUICK = {
     "n_events": 2_000,
     "n_test": 2_000,
-    "per_instance": dict(hidden_layer_sizes=(16, 16), batch_size=256, max_epochs=3),
-    "per_ensemble": dict(hidden_layer_sizes=(16, 16), Phi_sizes=(16, 16), F_sizes=(16,), batch_size=64,
-                         max_epochs=3),
+    **QUICK_MODELS,
 }
 
 PAPER = {
@@ -190,11 +194,7 @@ def plot_log_ratios(models: dict, path: Path, X_test: np.ndarray, title_suffix: 
     bottom.set_xlabel("x")
     bottom.set_ylabel("learned - exact")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return path
 
 

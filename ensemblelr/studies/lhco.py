@@ -17,6 +17,8 @@ import numpy as np
 from ..lhco import load_lhco
 from ._classification import (
     ARCHITECTURES,
+    FULL_MODELS,
+    QUICK_MODELS,
     Setup,
     add_common_arguments,
     check_targets,
@@ -31,16 +33,11 @@ from ._classification import (
 from ._common import QUICK_LABEL, add_max_epochs_argument, quick_suffix, run_record, write_results
 
 FULL = {
-    "per_instance": dict(hidden_layer_sizes=(64, 64, 64), lr=1e-3, batch_size=512, max_epochs=100,
-                         n_iter_no_change=10),
-    "per_ensemble": dict(hidden_layer_sizes=(64, 64, 64), Phi_sizes=(64, 64, 64), F_sizes=(64, 64),
-                         lr=1e-3, batch_size=128, max_epochs=100, n_iter_no_change=10),
+    **FULL_MODELS,
 }
 QUICK = {
     "max_events": 3_000,
-    "per_instance": dict(hidden_layer_sizes=(16, 16), batch_size=256, max_epochs=3),
-    "per_ensemble": dict(hidden_layer_sizes=(16, 16), Phi_sizes=(16, 16), F_sizes=(16,), batch_size=64,
-                         max_epochs=3),
+    **QUICK_MODELS,
 }
 
 PAPER = {

@@ -54,6 +54,7 @@ from ._common import (
     quick_suffix,
     roc_summary,
     run_record,
+    save_figure,
     write_results,
 )
 
@@ -305,10 +306,7 @@ def plot(rows: list[dict], path: Path, title_suffix: str = "") -> Path:
             ax.set_title(f"{part}: {metric}{title_suffix}")
             ax.grid(alpha=0.3)
         axes[i, 0].legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return path
 
 

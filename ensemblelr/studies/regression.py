@@ -51,6 +51,7 @@ from ._common import (
     format_table,
     prepare_run,
     run_record,
+    save_figure,
     timed,
     write_results,
 )
@@ -314,10 +315,7 @@ def _plot_calibration(calibration: dict, bins: np.ndarray, path: Path, quick: bo
     ax.set_title(f"Gaussian mean, N={ENSEMBLE_SIZE} events per ensemble" + (" (quick)" if quick else ""))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return str(path)
 
 
@@ -475,8 +473,5 @@ def _plot_mu(rows: list[dict], path: Path, quick: bool = False) -> str:
     ax.set_title(f"LHCO R&D, N={ENSEMBLE_SIZE} events per ensemble" + (" (quick)" if quick else ""))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = save_figure(fig, path)
     return str(path)
